@@ -62,17 +62,27 @@ def execute(runner, plans) -> None:
               f"mean H={s['mean_entropy']:.3f} nats  EOS={s['eos']:<5d} ...{s['tail']!r}")
 
 
+def _quote_schedule(arg: str) -> str:
+    """`schedule=0:T0.9,3000:T0.6` is one value, not a Hydra sweep over commas: quote it for Hydra
+    (a value already quoted or written as a [list] is left alone)."""
+    key, sep, value = arg.partition("=")
+    if sep and key.lstrip("+") == "schedule" and value and value[0] not in "'\"[":
+        return f"{key}='{value}'"
+    return arg
+
+
 def run_main(argv: list[str]) -> int:
     import hydra
 
     from autoloop.config import check_override_keys, register_configs
 
     try:
-        check_override_keys(argv)
+        check_override_keys(argv, CONF_DIR)
     except ConfigError as e:
         _fail(str(e))
     from hydra.core.global_hydra import GlobalHydra
 
+    argv = [_quote_schedule(a) for a in argv]
     register_configs()
     GlobalHydra.instance().clear()  # allow several runs in one process (tests, notebooks)
     main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="run")(_run_task)
@@ -143,7 +153,7 @@ def fork_main(argv: list[str]) -> int:
     ap.add_argument("run_id")
     ap.add_argument("--at", type=int, required=True, help="parent step whose window becomes the fork's step-0 window")
     ap.add_argument("overrides", nargs="*", help="key=value")
-    args = ap.parse_args(argv)
+    args = ap.parse_intermixed_args(argv)
     kv = _parse_kv(args.overrides, FORK_KEYS)
     store = RunStore(kv.get("results_dir", "results"))
     try:

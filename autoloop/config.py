@@ -60,8 +60,13 @@ def register_configs() -> None:
     cs.store(name="run_schema", node=RunConfig)
 
 
-def check_override_keys(overrides: list[str]) -> None:
-    """Reject unknown keys in command-line overrides before Hydra runs, naming the valid ones."""
+def model_presets(conf_dir: Path) -> list[str]:
+    return sorted(p.stem for p in (conf_dir / "model").glob("*.yaml"))
+
+
+def check_override_keys(overrides: list[str], conf_dir: Path | None = None) -> None:
+    """Reject unknown keys (and unknown model presets) in command-line overrides before Hydra runs,
+    naming the valid ones."""
     for ov in overrides:
         if ov.startswith("-") or "=" not in ov:
             continue
@@ -71,6 +76,13 @@ def check_override_keys(overrides: list[str]) -> None:
         root, _, sub = key.partition(".")
         if root not in RUN_KEYS:
             raise ConfigError(f"unknown config key {root!r} in {ov!r}; valid keys: {', '.join(RUN_KEYS)}")
+        if root == "model" and not sub and conf_dir is not None:
+            name = ov.split("=", 1)[1]
+            if name not in model_presets(conf_dir):
+                raise ConfigError(
+                    f"unknown model {name!r}; presets: {', '.join(model_presets(conf_dir))} "
+                    f"(or any Hugging Face model with model.path=DIR_OR_HUB_ID)"
+                )
         if root == "model" and sub and sub.split(".")[0] not in MODEL_KEYS:
             raise ConfigError(f"unknown model key {sub!r} in {ov!r}; valid model keys: {', '.join(MODEL_KEYS)}")
 
