@@ -3,8 +3,9 @@
 Definitions (the reference ones, so results compare with the seed system):
 
 - gzip ratio at t = len(gzip level 6 of the UTF-8 bytes of the W tokens ending at t) / len(those bytes).
-  The length of ``gzip.compress(b, 6)`` is ``len(zlib.compress(b, 6)) + 12`` (same deflate stream; a
-  gzip wrapper is 18 bytes, a zlib wrapper 6), which the tests check. NaN when the window has no bytes.
+  The length of ``gzip.compress(b, 6)`` is computed as the raw deflate length + 18 (gzip header and
+  trailer), with the smallest deflate window that cannot change the stream (see _wbits_for); the tests
+  check it against gzip.compress. NaN when the window has no bytes.
 - normalised gzip ratio = gzip ratio / gzip ratio of random bytes of the same length (fixed seed).
 - LZ phrase count on token ids: parse the window left to right into phrases, each the shortest not yet
   seen (LZ78; an unfinished last phrase counts). Also reported as phrases / W.
@@ -28,7 +29,6 @@ import zlib
 import numpy as np
 
 GZIP_LEVEL = 6
-_GZIP_OVERHEAD = 12  # len(gzip.compress(b)) - len(zlib.compress(b)) for the same level
 
 
 def speed_up_allocator() -> None:
@@ -50,9 +50,27 @@ def speed_up_allocator() -> None:
         pass
 
 
+def _wbits_for(n: int) -> int:
+    """Smallest deflate window that changes nothing for an input of n bytes.
+
+    zlib only limits match distances to w_size - 262 (MAX_DIST) and slides the window once the input
+    passes it; for n <= 2**wbits - 262 neither happens, so the deflate stream is byte-identical to the
+    one made with the default 32 KB window (the tests check this against gzip.compress), while the
+    per-call set-up is smaller.
+    """
+    wb = 9
+    while (1 << wb) - 262 < n and wb < 15:
+        wb += 1
+    return wb
+
+
+_WBITS = [_wbits_for(n) for n in range(1 << 15)]
+
+
 def gzip_len(data: bytes) -> int:
-    """len(gzip.compress(data, 6)) without building the gzip wrapper."""
-    return len(zlib.compress(data, GZIP_LEVEL)) + _GZIP_OVERHEAD
+    """len(gzip.compress(data, 6)): raw deflate length + 18 bytes of gzip header and trailer."""
+    n = len(data)
+    return len(zlib.compress(data, GZIP_LEVEL, -(_WBITS[n] if n < len(_WBITS) else 15))) + 18
 
 
 _RANDOM_RATIO: dict[int, float] = {}
@@ -66,8 +84,16 @@ def random_ratio(n: int) -> float:
         if n <= 0:
             return float("nan")
         data = (_RANDOM_BYTES * (n // len(_RANDOM_BYTES) + 1))[:n]
-        r = _RANDOM_RATIO[n] = gzip_len(data) / n
+        r = _RANDOM_RATIO[n] = len(gzip.compress(data, GZIP_LEVEL)) / n
     return r
+
+
+def random_ratios(lengths: np.ndarray) -> np.ndarray:
+    """random_ratio for an array of lengths (each distinct length compressed once)."""
+    if len(lengths) == 0:
+        return np.zeros(0)
+    uniq, inv = np.unique(lengths, return_inverse=True)
+    return np.array([random_ratio(int(m)) for m in uniq], dtype=np.float64)[inv]
 
 
 def text_bytes(texts) -> tuple[bytes, np.ndarray]:
@@ -90,25 +116,27 @@ def gzip_series(buf: bytes, off: np.ndarray, W: int, stride: int = 1, memo: dict
     lo = off[ends - W + 1].tolist()
     hi = off[ends + 1].tolist()
     memo = {} if memo is None else memo
-    glen = np.empty(len(ends), dtype=np.float64)
-    blen = np.empty(len(ends), dtype=np.float64)
-    compress = zlib.compress
-    for k, (a, b) in enumerate(zip(lo, hi)):
+    glens = []
+    compress, wbits, nw = zlib.compress, _WBITS, len(_WBITS)
+    for a, b in zip(lo, hi):
         data = buf[a:b]
         key = (hash(data), b - a)  # 64-bit hash + length: a collision among one run's windows is ~1e-10
         c = memo.get(key)
         if c is None:
-            c = memo[key] = len(compress(data, GZIP_LEVEL)) + _GZIP_OVERHEAD
-        glen[k] = c
-        blen[k] = b - a
+            m = b - a
+            c = memo[key] = len(compress(data, GZIP_LEVEL, -(wbits[m] if m < nw else 15))) + 18
+        glens.append(c)
+    glen = np.array(glens, dtype=np.float64)
+    blen = (off[ends + 1] - off[ends - W + 1]).astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(blen > 0, glen / np.maximum(blen, 1), np.nan)
-    rnd = np.array([random_ratio(int(m)) for m in blen], dtype=np.float64) if len(blen) else blen
+    rnd = random_ratios(blen.astype(np.int64))
     return ends, ratio, ratio / rnd
 
 
 # ------------------------------------------------------------------------------------- LZ78, fast
 _EMPTY = -1
+_LOAD = 4  # table size >= _LOAD x entries: short probe sequences
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -119,7 +147,7 @@ class _Table:
         self.bits = bits
         self.mask = (1 << bits) - 1
         self.keys = np.full(1 << bits, _EMPTY, dtype=np.int64)
-        self.vals = np.empty(1 << bits, dtype=np.int64)
+        self.vals = np.empty(1 << bits, dtype=np.int32)  # node ids < chunk x Wmax
         self.size = 0
 
     def clear(self) -> None:
@@ -133,7 +161,8 @@ class _Table:
         return slot, step
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
-        res = np.full(len(keys), -1, dtype=np.int64)
+        res = np.empty(len(keys), dtype=np.int64)
+        res.fill(-1)
         slot, step = self._probe(keys)
         k = self.keys[slot]
         hit = k == keys
@@ -150,7 +179,7 @@ class _Table:
 
     def insert(self, keys: np.ndarray, vals: np.ndarray) -> None:
         """Insert keys known to be absent and distinct."""
-        if 2 * (self.size + len(keys)) > len(self.keys):
+        if _LOAD * (self.size + len(keys)) > len(self.keys):
             self._grow(self.size + len(keys))
         self.size += len(keys)
         slot, step = self._probe(keys)
@@ -171,7 +200,7 @@ class _Table:
         used = self.keys != _EMPTY
         old_k, old_v = self.keys[used], self.vals[used]
         bits = self.bits + 1
-        while 2 * need > (1 << bits):
+        while _LOAD * 2 * need > (1 << bits):  # room to spare: a rehash is expensive
             bits += 1
         self.__init__(bits)
         if len(old_k):
@@ -179,7 +208,10 @@ class _Table:
 
 
 def lz_phrase_counts(tokens, Ws, stride: int = 1, chunk: int = 8192) -> dict[int, np.ndarray]:
-    """LZ78 phrase counts of the windows of each W ending at W-1, W-1+stride, ... (see module doc)."""
+    """LZ78 phrase counts of the windows of each W ending at W-1, W-1+stride, ... (see module doc).
+
+    Windows whose Wmax tokens repeat an earlier window exactly (loops) are parsed once.
+    """
     tokens = np.asarray(tokens, dtype=np.int64)
     n = len(tokens)
     Ws = sorted({int(w) for w in Ws})
@@ -190,14 +222,57 @@ def lz_phrase_counts(tokens, Ws, stride: int = 1, chunk: int = 8192) -> dict[int
     if tokens.min() < 0:
         raise ValueError("token ids must be >= 0")
     V = int(tokens.max()) + 2
-    pad = V - 1
     Wmax = Ws[-1]
-    padded = np.concatenate([tokens, np.full(Wmax, pad, dtype=np.int64)])
-    starts_all = np.arange(0, n - Ws[0] + 1, stride, dtype=np.int64)
+    padded = np.concatenate([tokens, np.full(Wmax, V - 1, dtype=np.int64)])
+    starts = np.arange(0, n - Ws[0] + 1, stride, dtype=np.int64)
+    rep, inv = _distinct_windows(padded, starts, Wmax)
+    counts = _lz_lockstep(padded, starts[rep], Ws, V, n, chunk)
+    for W in Ws:
+        out[W][:] = counts[W][inv][: len(out[W])]
+    return out
+
+
+_HASH_BASE = np.uint64(0x100000001B3)  # odd, so invertible mod 2**64
+
+
+def _distinct_windows(padded: np.ndarray, starts: np.ndarray, Wmax: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rep, inv): starts[rep] are the distinct windows padded[s:s+Wmax], and window k equals starts[rep[inv[k]]].
+
+    Candidates come from a polynomial hash mod 2**64; every claimed duplicate is then compared token by
+    token, and a window that differs from its representative keeps its own (exactness never rests on
+    the hash).
+    """
+    m = len(padded)
+    inv_base = pow(int(_HASH_BASE), -1, 1 << 64)
+    with np.errstate(over="ignore"):
+        pw = np.cumprod(np.full(m, _HASH_BASE, dtype=np.uint64))  # B^(j+1)
+        pw_inv = np.cumprod(np.full(m, np.uint64(inv_base), dtype=np.uint64))  # B^-(j+1)
+        csum = np.concatenate([[np.uint64(0)], np.cumsum((padded.astype(np.uint64) + np.uint64(1)) * pw_inv)])
+        h = (csum[starts + Wmax] - csum[starts]) * pw[starts + Wmax - 1]
+    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    inv = inv.ravel()
+    same = np.ones(len(starts), dtype=bool)
+    other = starts[first[inv]]
+    for i in range(Wmax):
+        same &= padded[starts + i] == padded[other + i]
+    if not same.all():  # hash collisions: the differing windows become their own representatives
+        bad = np.flatnonzero(~same)
+        first = np.concatenate([first, bad])
+        inv[bad] = len(first) - len(bad) + np.arange(len(bad))
+    order = np.argsort(first, kind="stable")  # representatives in stream order (the lockstep wants sorted starts)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return first[order], rank[inv]
+
+
+def _lz_lockstep(padded, st_all, Ws, V, n, chunk) -> dict[int, np.ndarray]:
+    """Phrase counts at every W for the (sorted) starts st_all, parsed in lockstep chunks."""
+    Wmax = Ws[-1]
     record = set(Ws)
+    res = {W: np.zeros(len(st_all), dtype=np.int32) for W in Ws}
     table = None
-    for c0 in range(0, len(starts_all), chunk):
-        st = starts_all[c0 : c0 + chunk]
+    for c0 in range(0, len(st_all), chunk):
+        st = st_all[c0 : c0 + chunk]
         C = len(st)
         depth = min(Wmax, n - int(st[0]))  # no window of this chunk is longer
         root = np.arange(C, dtype=np.int64)
@@ -205,7 +280,8 @@ def lz_phrase_counts(tokens, Ws, stride: int = 1, chunk: int = 8192) -> dict[int
         count = np.zeros(C, dtype=np.int32)
         next_id = C
         if table is None:
-            table = _Table(max(12, int(np.ceil(np.log2(4 * C * 8)))))
+            # sized for ~Wmax/4 phrases per window (grows if needed, then keeps its size)
+            table = _Table(max(12, int(np.ceil(np.log2(_LOAD * C * max(Wmax // 4, 4))))))
         else:
             table.clear()  # keeps the size the previous chunk needed
         for r in range(depth):
@@ -219,12 +295,9 @@ def lz_phrase_counts(tokens, Ws, stride: int = 1, chunk: int = 8192) -> dict[int
                 next_id += k
                 val[miss] = root[miss]
             node = val
-            W = r + 1
-            if W in record:
-                m = len(out[W]) - c0
-                if m > 0:
-                    out[W][c0 : c0 + min(C, m)] = count[: min(C, m)]
-    return out
+            if r + 1 in record:
+                res[r + 1][c0 : c0 + C] = count
+    return res
 
 
 # ----------------------------------------------------------------------------- reference versions
