@@ -65,3 +65,27 @@ def test_gzip_empty_window_is_nan():
 
 def test_random_ratio_is_about_one():
     assert 1.0 < w.random_ratio(1000) < 1.05
+
+
+def test_gzip_len_small_window_is_exact_over_many_inputs():
+    rng = np.random.default_rng(7)
+    alphabet = [b"the ", b"cat ", b"\xc3\xa9", b"\n", b"w1234 ", b"x"]
+    for n in list(range(0, 60)) + [249, 250, 251, 761, 762, 763, 1785, 1786, 1787, 5000, 40000]:
+        parts = rng.choice(len(alphabet), size=n)
+        data = b"".join(alphabet[i] for i in parts)[:n]
+        assert w.gzip_len(data) == len(gzip.compress(data, 6)), n
+        noise = rng.bytes(n)
+        assert w.gzip_len(noise) == len(gzip.compress(noise, 6)), n
+
+
+def test_distinct_windows_are_exact():
+    rng = np.random.default_rng(3)
+    toks = np.concatenate([np.tile([4, 5, 6], 200), rng.integers(0, 3, 400), np.tile([1, 2], 100)])
+    Wmax = 16
+    padded = np.concatenate([toks, np.full(Wmax, 99)])
+    starts = np.arange(0, len(toks))
+    rep, inv = w._distinct_windows(padded, starts, Wmax)
+    assert len(rep) < len(starts)
+    win = np.stack([padded[s : s + Wmax] for s in starts])
+    np.testing.assert_array_equal(win, win[rep][inv])
+    assert len(np.unique(win[rep], axis=0)) == len(rep)

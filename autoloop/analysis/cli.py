@@ -101,7 +101,7 @@ def figures_main(argv: list[str]) -> int:
 
     Ws = [int(w) for w in a.W.split(",")] if a.W else None
     try:
-        paths = make_figures(results_dir, out=a.out, Ws=Ws, max_runs=a.max_runs, **filters)
+        paths = make_figures(results_dir, out=a.out, Ws=Ws, max_runs=a.max_runs, config_path=a.config, **filters)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -38,6 +38,11 @@ def _run_title(r: dict) -> str:
     return f"run {r['run_id']}  ({r['model']}, T={r['T']:g}, L={r['L']}, seed={r['seed']})"
 
 
+def _legend_below(ax, ncol: int = 3) -> None:
+    """Legend under the axes, so it never hides data or EOS ticks."""
+    ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=ncol, fontsize=8, frameon=False)
+
+
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
@@ -58,7 +63,7 @@ def entropy_trace(r: dict, rows: pd.DataFrame, block: int, path: Path) -> Path:
     ax.set_ylabel("entropy at T = 1 (nats)")
     ax.set_ylim(0, ymax * 1.1 + 1e-6)
     ax.set_title(_run_title(r) + ": entropy trace")
-    ax.legend(loc="upper right", fontsize=8, ncol=3)
+    _legend_below(ax)
     return _save(fig, path)
 
 
@@ -76,7 +81,7 @@ def compressibility(r: dict, win: pd.DataFrame, Ws, path: Path) -> Path:
     ax.set_xlabel("step (window end)")
     ax.set_ylabel("gzip ratio (compressed / raw bytes)")
     ax.set_title(_run_title(r) + ": compressibility over time")
-    ax.legend(loc="upper right", fontsize=8, ncol=min(len(Ws), 6))
+    _legend_below(ax, ncol=min(len(Ws), 7))
     return _save(fig, path)
 
 
@@ -117,7 +122,7 @@ def staircase_overlay(r: dict, rows: pd.DataFrame, seg: pd.DataFrame, block: int
     ax.set_ylabel("entropy (nats)")
     ax.set_ylim(bottom=0)
     ax.set_title(_run_title(r) + f": staircase ({int((seg['floor'] >= 0).sum())} floor segments)")
-    ax.legend(loc="upper right", fontsize=8, ncol=3)
+    _legend_below(ax)
     return _save(fig, path)
 
 
@@ -176,7 +181,8 @@ def transfer_functions(m: pd.DataFrame, path: Path) -> Path:
     return _save(fig, path)
 
 
-def make_figures(results_dir="results", out=None, Ws=None, max_runs: int = 50, **filters) -> list[Path]:
+def make_figures(results_dir="results", out=None, Ws=None, max_runs: int = 50, config_path=None,
+                 **filters) -> list[Path]:
     """Draw every figure for the selected, analysed runs; returns the PNG paths."""
     from autoloop.analysis.config import load_config
 
@@ -185,7 +191,7 @@ def make_figures(results_dir="results", out=None, Ws=None, max_runs: int = 50, *
     if m.empty:
         raise ValueError(f"no analysed runs in {results_dir} match {filters or 'the (empty) filter'}; "
                          "run `autoloop analyze` first")
-    block = load_config().block
+    block = load_config(config_path).block
     store = RunStore(results_dir)
     paths = []
     sel = [r for r in _select(results_dir, filters) if r["run_id"] in set(m["run_id"])]

@@ -169,7 +169,7 @@ def append_entry(log, title: str, results_dir="results", filters: dict | None = 
     if figures:
         from autoloop.analysis.figures import make_figures
 
-        paths = make_figures(results_dir, **filters)
+        paths = make_figures(results_dir, config_path=config_path, **filters)
     if not log.exists():
         log.write_text(HEADER)
     data = log.read_bytes()
