@@ -208,7 +208,11 @@ def load_table(results_dir="results", table: str = "metrics", **filters: Any) ->
     for r in _select(results_dir, filters):
         d = run_analysis_dir(results_dir, r["run_id"])
         if (d / "key.json").is_file() and (d / f"{table}.parquet").is_file():
-            frames.append(pd.read_parquet(d / f"{table}.parquet"))
+            df = pd.read_parquet(d / f"{table}.parquet")
+            if table == "metrics":  # metadata as it is now (state, steps, ... change without new parts)
+                for k, v in r.items():
+                    df[k] = [v] * len(df)
+            frames.append(df)
     frames = [f for f in frames if len(f)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
