@@ -280,8 +280,8 @@ def _lz_lockstep(padded, st_all, Ws, V, n, chunk) -> dict[int, np.ndarray]:
         count = np.zeros(C, dtype=np.int32)
         next_id = C
         if table is None:
-            # sized for ~Wmax/4 phrases per window (grows if needed, then keeps its size)
-            table = _Table(max(12, int(np.ceil(np.log2(_LOAD * C * max(Wmax // 4, 4))))))
+            # sized for ~Wmax/2 phrases per window (grows if needed, then keeps its size)
+            table = _Table(max(12, int(np.ceil(np.log2(_LOAD * C * min(max(Wmax // 2, 4), 128))))))
         else:
             table.clear()  # keeps the size the previous chunk needed
         for r in range(depth):
