@@ -41,3 +41,20 @@ def test_stationary_noise_has_no_floors(level, noise, seed):
 def test_noise_sigma_ignores_steps():
     y = np.r_[np.zeros(50), np.ones(50)] + 0.1 * np.random.default_rng(0).standard_normal(100)
     assert fl.noise_sigma(y) == pytest.approx(0.1, rel=0.3)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pelt_matches_ruptures(seed):
+    import ruptures as rpt
+
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(1, 6))
+    levels = rng.random(k) * 3
+    lengths = rng.integers(5, 60, k)
+    y = np.repeat(levels, lengths) + (0.05 + rng.random()) * rng.standard_normal(int(lengths.sum()))
+    for min_size in (2, 5):
+        if len(y) < 2 * min_size:
+            continue
+        pen = fl.penalty(y, 3.0)
+        ref = rpt.Pelt(model="l2", min_size=min_size, jump=1).fit(y.reshape(-1, 1)).predict(pen=pen)
+        assert fl.pelt_l2(y, pen, min_size) == ref

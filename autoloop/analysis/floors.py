@@ -2,8 +2,9 @@
 
 Method: average the entropy over blocks of `block` steps; estimate the noise level sigma of the block
 series robustly from its first differences (MAD / 0.6745 / sqrt 2, immune to the steps themselves);
-run ruptures PELT (l2 cost) with penalty = floor_penalty_scale * sigma^2 * log(n_blocks) and segments of
-at least floor_min_blocks blocks. Each segment gets the mean and std of the raw entropy over its steps.
+run PELT with the l2 cost (ruptures' recursion, reimplemented with prefix sums: see pelt_l2) with
+penalty = floor_penalty_scale * sigma^2 * log(n_blocks) and segments of at least floor_min_blocks
+blocks. Each segment gets the mean and std of the raw entropy over its steps.
 
 A *floor* is a low plateau the trace steps onto: a segment with level <= floor_max_level lasting
 >= floor_min_steps, in a segmentation with at least one change point (a stationary trace is one
@@ -33,19 +34,51 @@ def noise_sigma(y: np.ndarray) -> float:
     return float(np.median(np.abs(d - np.median(d))) / 0.6745 / np.sqrt(2))
 
 
+def pelt_l2(y: np.ndarray, pen: float, min_size: int) -> list[int]:
+    """PELT with the l2 cost (segment cost = sum of squared deviations from its mean), penalty per segment.
+
+    The same recursion as ruptures' `Pelt(model="l2", min_size, jump=1).predict(pen)` (checked against it
+    in the tests), with O(1) segment costs from prefix sums instead of a variance per candidate: ~50x
+    faster on 1000 blocks. Returns the breakpoints (segment ends), the last being len(y).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    n = len(y)
+    s1 = np.concatenate([[0.0], np.cumsum(y)])
+    s2 = np.concatenate([[0.0], np.cumsum(y * y)])
+    F = np.full(n + 1, np.inf)
+    F[0] = 0.0
+    prev = np.zeros(n + 1, dtype=np.int64)
+    adm = np.zeros(0, dtype=np.int64)
+    ends = [k for k in range(min_size, n)] + [n]
+    for b in ends:
+        adm = np.append(adm, b - min_size)
+        adm = adm[np.isfinite(F[adm])]  # starts no partition reaches (0 < t < min_size) never count
+        m = b - adm
+        cost = (s2[b] - s2[adm]) - (s1[b] - s1[adm]) ** 2 / m
+        tot = F[adm] + cost + pen
+        j = int(np.argmin(tot))
+        F[b], prev[b] = tot[j], adm[j]
+        adm = adm[tot <= F[b] + pen]
+    bkps, b = [], n
+    while b > 0:
+        bkps.append(b)
+        b = int(prev[b])
+    return bkps[::-1]
+
+
 def change_points(y: np.ndarray, penalty_scale: float, min_blocks: int) -> list[int]:
     """Block indices where a new segment starts (excluding 0), by PELT."""
-    import ruptures as rpt
-
     n = len(y)
     if n < 2 * min_blocks:
         return []
+    pen = penalty(y, penalty_scale)
+    return [b for b in pelt_l2(y, pen, min_blocks) if b < n]
+
+
+def penalty(y: np.ndarray, penalty_scale: float) -> float:
     sigma = noise_sigma(y)
     sigma = max(sigma, 1e-3 * max(np.std(y), 1e-6))  # a noiseless trace still needs a positive penalty
-    pen = penalty_scale * sigma**2 * np.log(n)
-    algo = rpt.Pelt(model="l2", min_size=min_blocks, jump=1).fit(y.reshape(-1, 1))
-    bkps = algo.predict(pen=pen)
-    return [b for b in bkps if b < n]
+    return penalty_scale * sigma**2 * np.log(len(y))
 
 
 def detect_floors(h: np.ndarray, block=100, penalty_scale=3.0, min_blocks=5, max_level=1.5,

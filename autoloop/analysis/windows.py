@@ -161,6 +161,10 @@ class _Table:
         return slot, step
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
+        return self._find(keys)[0]
+
+    def _find(self, keys: np.ndarray):
+        """(values or -1, slot, step): for a missing key, slot is the empty slot its probe ended on."""
         res = np.empty(len(keys), dtype=np.int64)
         res.fill(-1)
         slot, step = self._probe(keys)
@@ -175,20 +179,39 @@ class _Table:
             hit = k == keys[cont]
             res[cont[hit]] = self.vals[slot_c[hit]]
             cont = cont[~hit & (k != _EMPTY)]
-        return res
+        return res, slot, step
+
+    def lookup_or_insert(self, keys: np.ndarray, first_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """Values of keys (distinct); missing ones are inserted with ids first_id, first_id+1, ...
+
+        Returns (values, missing mask); values of missing keys are their new ids. The insertion starts
+        at the empty slot the lookup ended on, so a miss costs no second probe.
+        """
+        if _LOAD * (self.size + len(keys)) > len(self.keys):
+            self._grow(self.size + len(keys))
+        res, slot, step = self._find(keys)
+        miss = np.flatnonzero(res < 0)
+        if miss.size:
+            ids = np.arange(first_id, first_id + miss.size, dtype=np.int64)
+            self._place(keys[miss], ids, slot[miss], step[miss])
+            res[miss] = ids
+        return res, res >= first_id
 
     def insert(self, keys: np.ndarray, vals: np.ndarray) -> None:
         """Insert keys known to be absent and distinct."""
         if _LOAD * (self.size + len(keys)) > len(self.keys):
             self._grow(self.size + len(keys))
-        self.size += len(keys)
         slot, step = self._probe(keys)
+        self._place(keys, vals, slot, step)
+
+    def _place(self, keys, vals, slot, step) -> None:
+        self.size += len(keys)
         idx = np.arange(len(keys))
         while idx.size:
             s = slot[idx]
             free = self.keys[s] == _EMPTY
             fi, fs = idx[free], s[free]
-            self.keys[fs] = keys[fi]  # duplicates: one write wins, found by reading back
+            self.keys[fs] = keys[fi]  # two keys on one slot: one write wins, found by reading back
             won = self.keys[fs] == keys[fi]
             self.vals[fs[won]] = vals[fi[won]]
             rest = np.ones(len(idx), dtype=bool)
@@ -286,14 +309,10 @@ def _lz_lockstep(padded, st_all, Ws, V, n, chunk) -> dict[int, np.ndarray]:
             table.clear()  # keeps the size the previous chunk needed
         for r in range(depth):
             count += node < C  # at a root: a phrase starts at this offset
-            key = node * V + padded[st + r]
-            val = table.lookup(key)
-            miss = val < 0
-            k = int(np.count_nonzero(miss))
-            if k:
-                table.insert(key[miss], np.arange(next_id, next_id + k, dtype=np.int64))
-                next_id += k
-                val[miss] = root[miss]
+            key = node * V + padded[st + r]  # distinct: node ids are unique across the chunk's windows
+            val, miss = table.lookup_or_insert(key, next_id)
+            next_id += int(np.count_nonzero(miss))
+            val[miss] = root[miss]  # a new phrase ended: back to the window's root
             node = val
             if r + 1 in record:
                 res[r + 1][c0 : c0 + C] = count
