@@ -59,10 +59,19 @@ class Chunk:
     context_length: list[int]  # per step, shared by all rows
 
 
+# Architectures whose causal-LM head is exactly `lm_head(final hidden state)` (no logit scaling or
+# soft-capping): for them the head runs as one (B, hidden) x (hidden, V) matmul. Through
+# `logits_to_keep=1` the same head sees a strided (B, 1, hidden) slice and runs as B matrix-vector
+# products that each re-read the whole (V, hidden) weight.
+PLAIN_HEAD_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+
+
 def forward_last(module: torch.nn.Module, window: torch.Tensor) -> torch.Tensor:
     """Logits of the last position for a (B, L) window, positions 0..L-1, no cache."""
-    out = module(input_ids=window, use_cache=False, logits_to_keep=1)
-    return out.logits[:, -1, :]
+    if getattr(module.config, "model_type", None) in PLAIN_HEAD_TYPES:
+        hidden = module.model(input_ids=window, use_cache=False).last_hidden_state
+        return module.lm_head(hidden[:, -1, :])
+    return module(input_ids=window, use_cache=False, logits_to_keep=1).logits[:, -1, :]
 
 
 class Engine:
