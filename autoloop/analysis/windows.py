@@ -34,9 +34,10 @@ GZIP_LEVEL = 6
 def speed_up_allocator() -> None:
     """Keep freed zlib state in the heap instead of returning it to the OS (glibc only).
 
-    A deflate stream allocates ~270 KB; glibc serves that with mmap and unmaps it on free, so each
-    small gzip call pays for fresh zeroed pages (~60 us instead of ~5 us here). Raising the mmap and
-    trim thresholds makes later calls reuse the same heap memory. Output is unaffected.
+    A deflate stream allocates ~270 KB; glibc may serve that with mmap and unmap it on free, so each
+    small gzip call pays for fresh zeroed pages (seen here in a tight loop: ~60 us a call instead of
+    ~5 us; in other loops glibc's adaptive threshold avoids it by itself). Raising the mmap and trim
+    thresholds makes every call reuse heap memory. Output is unaffected.
     """
     if not sys.platform.startswith("linux"):
         return
@@ -136,7 +137,7 @@ def gzip_series(buf: bytes, off: np.ndarray, W: int, stride: int = 1, memo: dict
 
 # ------------------------------------------------------------------------------------- LZ78, fast
 _EMPTY = -1
-_LOAD = 4  # table size >= _LOAD x entries: short probe sequences
+_LOAD = 2  # table size >= _LOAD x entries (load <= 1/2; double hashing keeps probes short)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
@@ -303,8 +304,8 @@ def _lz_lockstep(padded, st_all, Ws, V, n, chunk) -> dict[int, np.ndarray]:
         count = np.zeros(C, dtype=np.int32)
         next_id = C
         if table is None:
-            # sized for ~Wmax/2 phrases per window (grows if needed, then keeps its size)
-            table = _Table(max(12, int(np.ceil(np.log2(_LOAD * C * min(max(Wmax // 2, 4), 128))))))
+            # room for Wmax phrases per window (at most 256; grows if needed, then keeps its size)
+            table = _Table(max(12, int(np.ceil(np.log2(_LOAD * C * min(max(Wmax, 4), 256))))))
         else:
             table.clear()  # keeps the size the previous chunk needed
         for r in range(depth):
