@@ -100,3 +100,8 @@ def test_empty_run(tmp_path):
     RunStore(tmp_path).write_meta(make_meta(steps=10, steps_done=0, state="running"))
     assert set(analyze(tmp_path, CFG, jobs=1, progress=False).values()) == {"empty"}
     assert load_metrics(tmp_path).empty
+
+
+def test_analyze_main_options_between_filters(store, capsys):
+    assert analyze_main([str(store), "T=0.5", "-q", "--jobs", "1", "L=48"]) == 0
+    assert "analyzed 1 run(s)" in capsys.readouterr().out

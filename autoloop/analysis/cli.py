@@ -63,7 +63,7 @@ def analyze_main(argv: list[str]) -> int:
     p.add_argument("--jobs", type=int, default=-1, help="parallel runs (joblib; -1 = every core)")
     p.add_argument("--force", action="store_true", help="recompute even when the cache is current")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    a = p.parse_args(argv)
+    a = p.parse_intermixed_args(argv)
     results_dir, filters = parse_targets(a.targets)
     from autoloop.analysis.config import load_config
     from autoloop.analysis.pipeline import analyze, load_metrics
@@ -95,7 +95,7 @@ def figures_main(argv: list[str]) -> int:
     p.add_argument("--W", default=None, help="window sizes of the compressibility plot, e.g. 16,64,256 "
                    "(default: every analysed W)")
     p.add_argument("--max-runs", type=int, default=50, help="per-run figures for at most this many runs")
-    a = p.parse_args(argv)
+    a = p.parse_intermixed_args(argv)
     results_dir, filters = parse_targets(a.targets)
     from autoloop.analysis.figures import make_figures
 
@@ -120,7 +120,7 @@ def observe_main(argv: list[str]) -> int:
     p.add_argument("--log", default="OBSERVATIONS.md", help="the observation log (default: OBSERVATIONS.md)")
     p.add_argument("--no-figures", action="store_true", help="do not draw and link figures")
     p.add_argument("--verify", action="store_true", help="check the hash chain of the log and exit")
-    a = p.parse_args(argv)
+    a = p.parse_intermixed_args(argv)
     from autoloop.analysis import observe
 
     if a.verify:
