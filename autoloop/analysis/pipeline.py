@@ -192,8 +192,9 @@ def _job(results_dir: str, run_id: str, cfg: AnalysisConfig, force: bool) -> tup
 
 def _rebuild_run_metrics(results_dir) -> None:
     base = analysis_dir(results_dir) / "runs"
-    frames = [pd.read_parquet(p / "metrics.parquet") for p in sorted(base.glob("*"))
-              if (p / "key.json").is_file() and (p / "metrics.parquet").is_file()] if base.is_dir() else []
+    present = set(RunStore(results_dir).run_ids())  # a run deleted from the store leaves the table too
+    frames = [pd.read_parquet(p / "metrics.parquet") for p in sorted(base.glob("*")) if p.name in present
+              and (p / "key.json").is_file() and (p / "metrics.parquet").is_file()] if base.is_dir() else []
     if frames:
         analysis_dir(results_dir).mkdir(parents=True, exist_ok=True)
         _write_table(pd.concat(frames, ignore_index=True), analysis_dir(results_dir) / "run_metrics.parquet")
