@@ -78,6 +78,7 @@ def test_parallel_matches_serial(store, tmp_path_factory):
 def test_parse_targets():
     assert parse_targets(["res", "T=0.5", "L=64,128", "model=tiny"]) == ("res", {"T": 0.5, "L": [64, 128], "model": "tiny"})
     assert parse_targets(["seed=1"]) == ("results", {"seed": 1})
+    assert parse_targets(["run_id=123456789012,0abc"]) == ("results", {"run_id": ["123456789012", "0abc"]})
 
 
 def test_analyze_main(store, capsys):

@@ -12,11 +12,16 @@ import sys
 from typing import Any
 
 NONE_WORDS = {"none", "null"}
+# metadata fields that are text even when they look like numbers (a run id can be all digits)
+TEXT_FIELDS = {"run_id", "model", "state", "parent", "prompt", "T_schedule", "L_schedule", "device", "dtype",
+               "created", "updated", "git_commit"}
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str, key: str = "") -> Any:
     if text.lower() in NONE_WORDS:
         return None
+    if key in TEXT_FIELDS:
+        return text
     for cast in (int, float):
         try:
             return cast(text)
@@ -31,7 +36,7 @@ def parse_targets(tokens: list[str]) -> tuple[str, dict[str, Any]]:
     for tok in tokens:
         if "=" in tok:
             key, _, val = tok.partition("=")
-            vals = [parse_value(v) for v in val.split(",") if v != ""]
+            vals = [parse_value(v, key) for v in val.split(",") if v != ""]
             filters[key] = vals if len(vals) != 1 else vals[0]
         elif results_dir is None:
             results_dir = tok
