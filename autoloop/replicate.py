@@ -267,15 +267,20 @@ def draw_figure(metrics: pd.DataFrame, c: Comparison, target: dict, neighbours: 
     metric_names = list(dict.fromkeys(c.summary["metric"]))
     reg_col = next((col for col in REGIME_COLUMNS if col in metrics), None)
     n = len(metric_names) + (reg_col is not None)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.8), squeeze=False)
+    ncol = min(n, 3)
+    fig, axes = plt.subplots((n + ncol - 1) // ncol, ncol, figsize=(4.2 * ncol, 3.6 * ((n + ncol - 1) // ncol)),
+                             squeeze=False)
+    axes = axes.ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    ticks = [f"{key}={d[key]:g}" + (" (target)" if d is target else "") for d in conds]
     rng = np.random.default_rng(0)
-    for ax, m in zip(axes[0], metric_names):
+    for ax, m in zip(axes, metric_names):
         for i, (d, name) in enumerate(zip(conds, names)):
-            is_t = d is target
             vals = select(metrics, d)[m].to_numpy(float) if m in metrics else np.array([])
             vals = vals[np.isfinite(vals)]
             ax.plot(i + rng.uniform(-0.15, 0.15, len(vals)), vals, "o", ms=3, alpha=0.45,
-                    color="C3" if is_t else "C0")
+                    color="C3" if d is target else "C0")
             r = c.summary[(c.summary["condition"] == name) & (c.summary["metric"] == m)].iloc[0]
             if np.isfinite(r["mean"]):
                 lo, hi = (r["ci_lo"], r["ci_hi"]) if np.isfinite(r["ci_lo"]) else (r["mean"], r["mean"])
@@ -283,11 +288,14 @@ def draw_figure(metrics: pd.DataFrame, c: Comparison, target: dict, neighbours: 
                             capsize=4, color="k", zorder=3)
             ax.text(i, 1.0, f"n={len(vals)}", transform=ax.get_xaxis_transform(), ha="center", va="bottom",
                     fontsize=7)
-        ax.set_xticks(range(len(conds)), [f"{key}={d[key]:g}" for d in conds], fontsize=8)
+        if not np.isfinite(c.summary.loc[c.summary["metric"] == m, "mean"]).any():
+            ax.text(0.5, 0.5, "no values (undefined in every run)", transform=ax.transAxes, ha="center", fontsize=8)
+            ax.set_yticks([])
+        ax.set_xticks(range(len(conds)), ticks, fontsize=8)
         ax.set_title(METRIC_LABELS.get(m, m), fontsize=9, pad=14)
         ax.set_xlim(-0.5, len(conds) - 0.3)
     if reg_col is not None:
-        ax = axes[0][-1]
+        ax = axes[n - 1]
         for i, d in enumerate(conds):
             g = select(metrics, d)[reg_col]
             bottom = 0.0
@@ -295,13 +303,13 @@ def draw_figure(metrics: pd.DataFrame, c: Comparison, target: dict, neighbours: 
                 f = float((g == lab).mean()) if len(g) else 0.0
                 ax.bar(i, f, bottom=bottom, color=color, label=lab if i == 0 else None, width=0.6)
                 bottom += f
-        ax.set_xticks(range(len(conds)), [f"{key}={d[key]:g}" for d in conds], fontsize=8)
+        ax.set_xticks(range(len(conds)), ticks, fontsize=8)
         ax.set_ylim(0, 1)
         ax.set_ylabel("fraction of seeds")
         ax.set_title(f"regime ({reg_col})", fontsize=9, pad=14)
-        ax.legend(loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=2, fontsize=7, frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
     fig.suptitle(f"{title}\ndots: seeds (target red); diamond: mean with 95% bootstrap CI. {c.verdict}",
-                 fontsize=9, y=1.04)
+                 fontsize=9, y=1.0)
     fig.tight_layout()
     fig.set_dpi(DPI)
     return _save(fig, path)
