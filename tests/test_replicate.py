@@ -106,7 +106,7 @@ def test_missing_values_are_dropped_and_counted():
 def test_too_few_seeds_is_inconclusive_with_a_message():
     c = compare(table({192: 5.0}, n=3), TARGET, NEIGHBOURS, n_boot=1000)
     assert c.holds is None and "INCONCLUSIVE" in c.verdict
-    assert any("too few seeds" in w and "need >= 5" in w for w in c.warnings)
+    assert any("too few seeds" in w and "need >= 16" in w for w in c.warnings)
 
 
 def test_condition_without_runs_is_an_error():
