@@ -62,6 +62,14 @@ def test_regime_difference_holds():
     assert fr.set_index("label")["fraction"].to_dict() == {"collapse": 1.0}
 
 
+def test_regime_trend_is_not_an_anomaly():
+    m = table(regimes={176: "rich", 208: "collapse"})
+    m.loc[(m["L"] == 192) & (m["seed"] % 2 == 0), "regime_b"] = "collapse"  # half way between
+    c = compare(m, TARGET, NEIGHBOURS, n_boot=2000)
+    assert (c.regime_tests.loc[c.regime_tests["column"] == "regime_b", "p_value"] < 0.05).all()
+    assert c.holds is False
+
+
 def test_bootstrap_ci_coverage():
     rng = np.random.default_rng(1)
     hits = 0
