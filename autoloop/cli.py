@@ -1,9 +1,11 @@
-"""The `autoloop` command: run (Hydra), status, fork; analysis commands are wired in from
-autoloop.analysis when present.
+"""The `autoloop` command.
 
-    autoloop run [hydra overrides]            run a (model, T, L, seed) grid; resumes and extends
-    autoloop status [results_dir]             table of runs
-    autoloop fork RUN_ID --at STEP [k=v ...]  new run from a parent's window at STEP
+    autoloop run [hydra overrides]                 run a (model, T, L, seed) grid; resumes and extends
+    autoloop sweep NAME [overrides]                a named sweep from sweeps/, one Hydra job per batch
+    autoloop status [results_dir] [--sweep NAME]   table of runs, or a sweep's T x L grid
+    autoloop fork RUN_ID --at STEP [k=v ...]       new run from a parent's window at STEP
+    autoloop replicate T=.. L=.. --seeds N --neighbours L=..,..   settle an anomaly over seeds
+    autoloop analyze | figures | observe           the analysis stage (autoloop/analysis)
 """
 
 from __future__ import annotations
@@ -25,19 +27,22 @@ def _fail(msg: str, code: int = 2) -> None:
 
 
 # ------------------------------------------------------------------------------------------ run
-def _run_task(cfg) -> None:
+def _task_overrides() -> list[str]:
     from hydra.core.hydra_config import HydraConfig
 
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:
+        return []
+
+
+def _prepare(cfg):
+    """DictConfig -> (run config, model config, loaded model, plans, device, dtype); exits on bad input."""
     from autoloop.config import effective_model, from_dictconfig, validate
     from autoloop.models import load_model
     from autoloop.plan import grid_plans
-    from autoloop.runner import ExecSettings, Runner, resolve_device
+    from autoloop.runner import resolve_device
 
-    try:
-        overrides = list(HydraConfig.get().overrides.task)
-    except ValueError:
-        overrides = []
-    argv = ["autoloop", "run", *overrides]
     try:
         rc = from_dictconfig(cfg)
         grid = validate(rc)
@@ -47,8 +52,35 @@ def _run_task(cfg) -> None:
         plans = grid_plans(rc, grid, mcfg.name, model.start_token_id, model.encode, model.max_positions)
     except ConfigError as e:
         _fail(str(e))
-    settings = ExecSettings(rc.results_dir, rc.batch_size, rc.part_steps, device, dtype, argv)
+    return rc, mcfg, model, plans, device, dtype
+
+
+def _run_task(cfg) -> None:
+    from autoloop.runner import ExecSettings, Runner
+
+    rc, mcfg, model, plans, device, dtype = _prepare(cfg)
+    settings = ExecSettings(rc.results_dir, rc.batch_size, rc.part_steps, device, dtype, ["autoloop", "run", *_task_overrides()])
     execute(Runner(model, mcfg, settings), plans)
+
+
+def _sweep_task(cfg) -> None:
+    """One Hydra job of `autoloop sweep`: the runs of batch `job` of the sweep."""
+    from omegaconf import open_dict
+
+    from autoloop.runner import ExecSettings, Runner
+    from autoloop.sweeps import partition
+
+    with open_dict(cfg):
+        name, job, stale_after = cfg.pop("sweep"), int(cfg.pop("job")), float(cfg.pop("stale_after", 600.0))
+    rc, mcfg, model, plans, device, dtype = _prepare(cfg)
+    jobs = partition(plans, rc.batch_size)
+    if not 0 <= job < len(jobs):
+        _fail(f"sweep {name!r} has jobs 0..{len(jobs) - 1}, not {job}")
+    argv = ["autoloop", "sweep", name, *[o for o in _task_overrides() if not o.startswith(("+sweep=", "+job="))]]
+    settings = ExecSettings(rc.results_dir, rc.batch_size, rc.part_steps, device, dtype, argv,
+                            stale_after=stale_after, job=f"{name}/{job}")
+    print(f"sweep {name} job {job}/{len(jobs)}: {len(jobs[job])} runs at L={int(jobs[job][0].L.at(0))}")
+    execute(Runner(model, mcfg, settings), jobs[job])
 
 
 def execute(runner, plans) -> None:
@@ -56,7 +88,9 @@ def execute(runner, plans) -> None:
 
     n_all = len(plans)
     worked = runner.run(plans)
-    print(f"{len(worked)} of {n_all} runs generated ({n_all - len(worked)} already complete); data in {runner.store.runs_dir}")
+    busy = len(runner.claimed_elsewhere)
+    print(f"{len(worked)} of {n_all} runs generated ({n_all - len(worked) - busy} already complete"
+          + (f", {busy} left to another live writer" if busy else "") + f"); data in {runner.store.runs_dir}")
     for s in summarize(runner.store, plans):
         print(f"  {s['run_id']}  T={s['T']:<5g} L={s['L']:<5d} seed={s['seed']:<4d} steps={s['steps']:<7d} "
               f"mean H={s['mean_entropy']:.3f} nats  EOS={s['eos']:<5d} ...{s['tail']!r}")
@@ -72,22 +106,56 @@ def _quote_schedule(arg: str) -> str:
 
 
 def run_main(argv: list[str]) -> int:
-    import hydra
-
-    from autoloop.config import check_override_keys, register_configs
+    from autoloop.config import check_override_keys
 
     try:
         check_override_keys(argv, CONF_DIR)
     except ConfigError as e:
         _fail(str(e))
+    argv = [_quote_schedule(a) for a in argv]
+    _hydra(_run_task, ["autoloop run", *argv])
+    return 0
+
+
+def _hydra(task, argv: list[str]) -> None:
+    import hydra
     from hydra.core.global_hydra import GlobalHydra
 
-    argv = [_quote_schedule(a) for a in argv]
+    from autoloop.config import register_configs
+
     register_configs()
     GlobalHydra.instance().clear()  # allow several runs in one process (tests, notebooks)
-    main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="run")(_run_task)
-    sys.argv = ["autoloop run", *argv]
-    main()
+    main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="run")(task)
+    saved, sys.argv = sys.argv, argv
+    try:
+        main()
+    finally:
+        sys.argv = saved
+
+
+# ---------------------------------------------------------------------------------------- sweep
+def sweep_main(argv: list[str]) -> int:
+    from autoloop import sweeps
+
+    if not argv or argv[0].startswith("-") or "=" in argv[0]:
+        _fail(f"usage: autoloop sweep NAME [overrides]; sweeps: {', '.join(sweeps.available())}")
+    name, user = argv[0], [_quote_schedule(a) for a in argv[1:]]
+    stale = [u for u in user if u.startswith("stale_after=")]
+    user = [u for u in user if not u.startswith("stale_after=")]
+    try:
+        sweep, rc, ovs = sweeps.compose(name, user)
+        plans, _ = sweeps.plans_for(rc)
+    except ConfigError as e:
+        _fail(str(e))
+    jobs = sweeps.partition(plans, rc.batch_size)
+    sweep_dir = Path(rc.results_dir).absolute() / ".sweeps" / name
+    print(f"sweep {name} v{sweep.version}: {len(plans)} runs in {len(jobs)} jobs (batch_size={rc.batch_size}); "
+          f"launcher logs in {sweep_dir}")
+    hydra_argv = ["autoloop sweep", "--multirun", *ovs, f"+sweep={name}", "+job=" + ",".join(str(i) for i in range(len(jobs))),
+                  f"hydra.sweep.dir={sweep_dir}"]
+    if stale:
+        hydra_argv.append("+" + stale[-1])
+    _hydra(_sweep_task, hydra_argv)
     return 0
 
 
@@ -96,10 +164,31 @@ def status_main(argv: list[str]) -> int:
     from autoloop.runner import live_state
     from autoloop.store import RunStore, flatten_meta
 
-    ap = argparse.ArgumentParser(prog="autoloop status", description="Table of the runs in a results directory.")
-    ap.add_argument("results_dir", nargs="?", default="results")
-    args = ap.parse_args(argv)
-    store = RunStore(args.results_dir)
+    ap = argparse.ArgumentParser(prog="autoloop status", description="Table of the runs in a results directory, "
+                                 "or with --sweep NAME the sweep's T x L grid (done/partial/missing per cell, speed, ETA).")
+    ap.add_argument("results_dir", nargs="?", default=None)
+    ap.add_argument("overrides", nargs="*", help="with --sweep: overrides the sweep was launched with (e.g. model=...)")
+    ap.add_argument("--sweep", default=None)
+    ap.add_argument("--json", action="store_true", help="machine-readable output")
+    args = ap.parse_intermixed_args(argv)
+    if args.results_dir and "=" in args.results_dir:
+        args.overrides.insert(0, args.results_dir)
+        args.results_dir = None
+    if args.sweep:
+        import json
+
+        from autoloop import sweeps
+
+        user = args.overrides + ([f"results_dir={args.results_dir}"] if args.results_dir else [])
+        try:
+            st = sweeps.sweep_status(args.sweep, user)
+        except ConfigError as e:
+            _fail(str(e))
+        print(json.dumps(st, indent=1) if args.json else sweeps.format_status(st))
+        return 0
+    if args.overrides:
+        _fail("overrides are only meaningful with --sweep")
+    store = RunStore(args.results_dir or "results")
     if not store.root.is_dir():
         _fail(f"results_dir {args.results_dir!r} does not exist; pass the directory `autoloop run` wrote to")
     rows = []
@@ -115,6 +204,11 @@ def status_main(argv: list[str]) -> int:
                      meta.get("parent") and f"{meta['parent']}@{meta['fork_step']}" or ""])
     header = ["run_id", "model", "T", "L", "seed", "steps", "state", "tok/s", "parent"]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    if args.json:
+        import json
+
+        print(json.dumps([dict(zip(header, r)) for r in rows], indent=1))
+        return 0
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
@@ -217,7 +311,10 @@ def _analysis_commands() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"run": run_main, "status": status_main, "fork": fork_main, **_analysis_commands()}
+    from autoloop.replicate import replicate_main
+
+    commands = {"run": run_main, "sweep": sweep_main, "status": status_main, "fork": fork_main,
+                "replicate": replicate_main, **_analysis_commands()}
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE.strip())
         print("commands: " + ", ".join(commands))

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from autoloop.claims import DEFAULT_STALE_AFTER, Heartbeat, try_claim
 from autoloop.config import ConfigError, ModelConfig
 from autoloop.engine import Engine, Window
 from autoloop.models import LoadedModel
@@ -37,6 +38,8 @@ class ExecSettings:
     dtype: torch.dtype
     argv: list[str]
     progress: bool = True
+    stale_after: float = DEFAULT_STALE_AFTER  # seconds without heartbeat before another writer's claim is taken over
+    job: str | None = None  # sweep job label, recorded in claims and metadata
 
 
 def now() -> str:
@@ -99,6 +102,10 @@ class Runner:
         self.store = RunStore(settings.results_dir)
         self.engine = Engine(model.module, settings.device)
         self.git = git_state()
+        self.claimed_elsewhere: set[str] = set()
+        if self.git["git_dirty"]:
+            print(f"warning: the autoloop checkout has uncommitted changes; runs record commit "
+                  f"{self.git['git_commit']} with git_dirty=true, so they may not be reproducible from it", file=sys.stderr)
 
     # ------------------------------------------------------------------------------ planning
     def pending(self, plans: list[RunPlan]) -> list[tuple[RunPlan, int]]:
@@ -152,7 +159,7 @@ class Runner:
                 "segments": [],
             }
         meta.update(state="running", updated=now(), pid=os.getpid(), host=socket.gethostname(),
-                    argv=self.s.argv, git_commit=self.git["git_commit"])
+                    argv=self.s.argv, git_commit=self.git["git_commit"], git_dirty=self.git["git_dirty"], job=self.s.job)
         meta.pop("error", None)
         meta["segments"].append({
             "start_row": start_row, "end_row": start_row, "batch_size": batch_size, "row": row,
@@ -168,16 +175,41 @@ class Runner:
 
     # ----------------------------------------------------------------------------- execution
     def run(self, plans: list[RunPlan]) -> list[RunPlan]:
-        """Generate every missing row of `plans`. Returns the plans that had work to do."""
+        """Generate every missing row of `plans`. Returns the plans this process worked on.
+
+        One batch at a time: claim its runs (runs a live writer elsewhere holds are left to it),
+        re-read their progress under the claim, generate, release. So two launches of the same grid
+        split the work instead of writing a run twice.
+        """
         todo = self.pending(plans)
-        total = sum(p.total_rows - d for p, d in todo)
-        bar = _progress(total, len(todo), self.s.progress)
+        bar = _progress(sum(p.total_rows - d for p, d in todo), len(todo), self.s.progress)
+        worked: dict[str, RunPlan] = {}
         try:
-            for batch in self.batches(todo):
-                self._run_batch(batch, bar)
+            while todo := [(p, d) for p, d in self.pending(plans) if p.run_id not in self.claimed_elsewhere]:
+                claims, batch = [], []
+                for plan, done in self.batches(todo)[0]:
+                    claim = try_claim(self.store.run_dir(plan.run_id), self.s.stale_after, self.s.job)
+                    if claim is None:
+                        self.claimed_elsewhere.add(plan.run_id)
+                        bar.total -= plan.total_rows - done
+                        continue
+                    if self.store.rows_done(plan.run_id) != done:  # progressed before we claimed it
+                        claim.release()
+                        continue
+                    claims.append(claim)
+                    batch.append((plan, done))
+                if not batch:
+                    continue
+                try:
+                    with Heartbeat(claims):
+                        self._run_batch(batch, bar)
+                finally:
+                    for claim in claims:
+                        claim.release()
+                worked.update((p.run_id, p) for p, _ in batch)
         finally:
             bar.close()
-        return [p for p, _ in todo]
+        return list(worked.values())
 
     def _run_batch(self, batch: list[tuple[RunPlan, int]], bar) -> None:
         plans = [p for p, _ in batch]
