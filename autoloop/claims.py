@@ -4,7 +4,8 @@ share a filesystem.
 A claim is `runs/<run_id>/.claim`, created with O_CREAT | O_EXCL (atomic on local filesystems and on
 NFSv3+), holding the owner (host, pid, token, time). The owner refreshes the file's mtime (the
 heartbeat) while it works. A claim whose heartbeat is older than `stale_after` seconds belongs to a dead
-or stuck writer and is taken over: the stale file is renamed away first (exactly one contender's
+or stuck writer, and a claim whose owner was a process on this host that no longer exists (killed,
+crashed) is dead at once; either is taken over: the stale file is renamed away first (exactly one contender's
 rename succeeds), then the new claim is created as usual.
 """
 
@@ -73,7 +74,7 @@ def try_claim(run_dir: Path, stale_after: float = DEFAULT_STALE_AFTER, job: str 
                 age = time.time() - path.stat().st_mtime
             except FileNotFoundError:
                 continue  # released meanwhile: try again
-            if age < stale_after:
+            if age < stale_after and not _owner_dead(path):
                 return None
             aside = path.with_name(f".claim.stale-{token}")
             try:
@@ -88,6 +89,25 @@ def try_claim(run_dir: Path, stale_after: float = DEFAULT_STALE_AFTER, job: str 
             os.fsync(f.fileno())
         return Claim(path, token)
     return None
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _owner_dead(path: Path) -> bool:
+    """True when the claim's owner ran on this host and its process is gone."""
+    try:
+        owner = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False  # being written right now, or unreadable: let the heartbeat decide
+    return owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int) and not _pid_alive(owner["pid"])
 
 
 class Heartbeat:

@@ -120,6 +120,16 @@ def test_claims_exclusive_stale_takeover_and_owner_only_release(tmp_path):
     assert not second.path.exists()
 
 
+def test_claim_of_a_dead_local_process_is_taken_over_at_once(tmp_path):
+    run = tmp_path / "run"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)
+    first = claims.try_claim(run, stale_after=3600)
+    data = json.loads(first.path.read_text())
+    first.path.write_text(json.dumps({**data, "pid": pid}))  # as if that (now finished) process held it
+    assert claims.try_claim(run, stale_after=3600) is not None
+
+
 def test_smoke_sweep_through_submitit_local(tmp_path):
     res = tmp_path / "res"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
