@@ -91,7 +91,8 @@ def try_claim(run_dir: Path, stale_after: float = DEFAULT_STALE_AFTER, job: str 
     return None
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
     try:
         os.kill(pid, 0)
         return True
@@ -107,7 +108,7 @@ def _owner_dead(path: Path) -> bool:
         owner = json.loads(path.read_text())
     except (OSError, ValueError):
         return False  # being written right now, or unreadable: let the heartbeat decide
-    return owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int) and not _pid_alive(owner["pid"])
+    return owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int) and not pid_alive(owner["pid"])
 
 
 class Heartbeat:

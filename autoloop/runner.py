@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from autoloop.claims import DEFAULT_STALE_AFTER, Heartbeat, try_claim
+from autoloop.claims import DEFAULT_STALE_AFTER, Heartbeat, pid_alive, try_claim
 from autoloop.config import ConfigError, ModelConfig
 from autoloop.engine import Engine, Window
 from autoloop.models import LoadedModel
@@ -74,16 +74,6 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return platform.processor() or platform.machine()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
 
 
 def live_state(meta: dict[str, Any]) -> str:
