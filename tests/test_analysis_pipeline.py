@@ -106,3 +106,25 @@ def test_empty_run(tmp_path):
 def test_analyze_main_options_between_filters(store, capsys):
     assert analyze_main([str(store), "T=0.5", "-q", "--jobs", "1", "L=48"]) == 0
     assert "analyzed 1 run(s)" in capsys.readouterr().out
+
+
+def test_W_equals_L_follows_the_L_schedule():
+    """A run whose L changes from 16 to 32 at step 300: the W = L series uses W = 16 before, 32 after."""
+    from autoloop.analysis.pipeline import compute_run
+
+    rng = np.random.default_rng(0)
+    n = 600
+    tokens = rng.integers(3, 40, n)
+    rows = pd.DataFrame({"step": np.arange(n), "phase": "run", "token_id": tokens,
+                         "entropy": rng.uniform(0, 3, n), "entropy_tempered": 1.0, "logprob": -1.0,
+                         "eos": False, "text": [token_text(t) for t in tokens]})
+    cfg = load_config()
+    res = compute_run(rows, 16, cfg, [(0, 16), (300, 32)])
+    buf, off = windows.text_bytes(rows["text"].tolist())
+    e16, r16, _ = windows.gzip_series(buf, off, 16)
+    e32, r32, _ = windows.gzip_series(buf, off, 32)
+    stitched = np.concatenate([r16[e16 < 300], r32[e32 >= 300]])
+    assert res["metrics"]["gzip_mean_WL"] == pytest.approx(stitched.mean())
+    assert res["metrics"]["gzip_mean_WL"] != pytest.approx(res["metrics"]["gzip_mean_W16"])
+    constant = compute_run(rows, 16, cfg)
+    assert constant["metrics"]["gzip_mean_WL"] == pytest.approx(constant["metrics"]["gzip_mean_W16"])

@@ -53,8 +53,16 @@ def is_cached(results_dir, run_id: str, key: dict) -> bool:
 
 
 # ------------------------------------------------------------------------------- one run, in memory
-def compute_run(rows: pd.DataFrame, L: int, cfg: AnalysisConfig) -> dict[str, Any]:
+def parse_L_schedule(text: str) -> list[tuple[int, int]]:
+    """"0:L64,20000:L256" (list_runs' L_schedule column) -> [(0, 64), (20000, 256)]."""
+    return [(int(a), int(b.lstrip("L"))) for a, b in (e.split(":") for e in text.split(",") if e)]
+
+
+def compute_run(rows: pd.DataFrame, L: int, cfg: AnalysisConfig,
+                L_schedule: list[tuple[int, int]] | None = None) -> dict[str, Any]:
     """All analysis tables of one run from its rows (any rows; only phase == "run" ones are used).
+
+    `L_schedule` ((step, L) pairs; default: L throughout) makes "W = L" follow the run's L changes.
 
     Returns {"metrics": dict, "windows": DataFrame, ...}. Pure: no files, no run metadata.
     """
@@ -70,28 +78,38 @@ def compute_run(rows: pd.DataFrame, L: int, cfg: AnalysisConfig) -> dict[str, An
                                            eos, texts, cfg.heaps_checkpoints, cfg.acf_threshold)
     m["collapse_occupancy"] = float(np.mean(h < cfg.collapse_level)) if n else float("nan")
 
-    # window series, all W sharing one text buffer and one LZ parse
-    Ws = cfg.windows_for(L)
+    # window series, all W sharing one text buffer and one LZ parse. "W = L" follows the run's L
+    # schedule: every L the run used gets a series, and the W = L series takes, at each window end,
+    # the one whose W is the L in force at that step.
+    sched = sorted(L_schedule or [(0, L)])
+    idx = np.searchsorted([s for s, _ in sched], steps, side="right") - 1
+    ctx = np.asarray([v for _, v in sched], dtype=np.int64)[np.maximum(idx, 0)]  # the L in force per step
+    run_Ls = sorted({int(x) for x in np.unique(ctx)}) or [L]
+    Ws = sorted(set(cfg.windows_for(L)) | set(run_Ls))
     buf, off = windows.text_bytes(texts)
     lz = windows.lz_phrase_counts(tokens, Ws, cfg.stride)
     frames, memo = [], {}
-    gz_at: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    at_L: list[tuple[np.ndarray, ...]] = []
     for W in Ws:
         ends, ratio, norm = windows.gzip_series(buf, off, W, cfg.stride, memo)
-        gz_at[W] = (ends, ratio)
         dens = lz[W] / W
         frames.append(pd.DataFrame({"W": np.full(len(ends), W, np.int32), "step": steps[ends],
                                     "gzip_ratio": ratio, "gzip_norm": norm, "lz_phrases": lz[W],
                                     "lz_density": dens}))
         for name, v in (("gzip_mean", ratio), ("gzip_norm_mean", norm), ("lz_density_mean", dens)):
             m[f"{name}_W{W}"] = float(np.nanmean(v)) if len(v) and np.isfinite(v).any() else float("nan")
-        if W == L:
-            for name in ("gzip_mean", "gzip_norm_mean", "lz_density_mean"):
-                m[f"{name}_WL"] = m[f"{name}_W{W}"]
+        if W in run_Ls:
+            keep = ctx[ends] == W
+            at_L.append((ends[keep], ratio[keep], norm[keep], dens[keep]))
         if W == cfg.b_window:
             m["lz_density_b"] = float(np.median(dens)) if len(dens) else float("nan")
     m["gzip256_mean"] = m["gzip_mean_W256"]
     win = pd.concat(frames, ignore_index=True)
+    ends_L, gz_L, norm_L, dens_L = (np.concatenate(c) for c in zip(*at_L))
+    order = np.argsort(ends_L, kind="stable")
+    ends_L, gz_L, norm_L, dens_L = ends_L[order], gz_L[order], norm_L[order], dens_L[order]
+    for name, v in (("gzip_mean", gz_L), ("gzip_norm_mean", norm_L), ("lz_density_mean", dens_L)):
+        m[f"{name}_WL"] = float(np.nanmean(v)) if len(v) and np.isfinite(v).any() else float("nan")
 
     # events
     col = events.collapse_events(h, cfg.collapse_level, cfg.collapse_min_steps, cfg.escape_level,
@@ -113,7 +131,6 @@ def compute_run(rows: pd.DataFrame, L: int, cfg: AnalysisConfig) -> dict[str, An
     m["n_segments"] = len(seg)
 
     # phase plane and EOS positions
-    ends_L, gz_L = gz_at[L] if L in gz_at else gz_at[max(Ws)]
     plane = eos_phase.phase_plane(h, ends_L, gz_L, cfg.block)
     eos_t = eos_phase.eos_positions(h, eos, plane, L, cfg.block, cfg.eos_knn, cfg.eos_interior_quantile,
                                     cfg.eos_deep_level)
@@ -155,7 +172,7 @@ def analyze_run(results_dir, run_id: str, cfg: AnalysisConfig, force: bool = Fal
     (out_dir / "key.json").unlink(missing_ok=True)
     if (rows["phase"] == "run").sum() == 0:
         return "empty"
-    res = compute_run(rows, int(flat["L"]), cfg)
+    res = compute_run(rows, int(flat["L"]), cfg, parse_L_schedule(flat["L_schedule"]))
     metrics = {**flat, **res.pop("metrics"), "rows_done": key["rows_done"], "config_hash": key["config_hash"]}
     _write_table(pd.DataFrame([metrics]), out_dir / "metrics.parquet")
     for name, df in res.items():
