@@ -229,3 +229,37 @@ def test_bad_fork_arguments(cli, tmp_path):
     r = cli("fork", parent, "--at", "3", "colour=red", f"results_dir={res}")
     assert r.code != 0 and "unknown key 'colour'" in r.err
     assert RunStore(res).run_ids() == [parent]
+
+
+def test_full_disk_loses_only_the_unsaved_part(cli, tmp_path, monkeypatch):
+    """A write failing with ENOSPC mid-run: earlier parts stay whole, no temp file is left, the run is
+    marked failed with the error, and a later launch resumes it to the same tokens."""
+    import errno
+
+    import pyarrow.parquet as pq
+
+    res = str(tmp_path / "res")
+    real_write = pq.write_table
+    calls = {"n": 0}
+
+    def failing_write(table, where, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            real_write(table.slice(0, 3), where, **kw)  # a partial file, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(table, where, **kw)
+
+    monkeypatch.setattr(pq, "write_table", failing_write)
+    r = cli("run", *TINY, "T=1.0", "L=8", "steps=60", "part_steps=20", f"results_dir={res}")
+    assert r.code != 0
+    monkeypatch.setattr(pq, "write_table", real_write)
+    store = RunStore(res)
+    (rid,) = store.run_ids()
+    assert store.rows_done(rid) == 40 and store.read_rows(rid).num_rows == 40
+    assert not list((tmp_path / "res").rglob("*.tmp"))
+    meta = store.read_meta(rid)
+    assert meta["state"] == "failed" and "No space left" in meta["error"]
+    assert cli("run", *TINY, "T=1.0", "L=8", "steps=60", "part_steps=20", f"results_dir={res}").code == 0
+    ref = str(tmp_path / "ref")
+    assert cli("run", *TINY, "T=1.0", "L=8", "steps=60", f"results_dir={ref}").code == 0
+    assert tokens(res, rid) == tokens(ref, rid)
