@@ -3,8 +3,9 @@
     python benchmarks/fused_linears.py [M]        (M = B x L rows, default 512: B=8, L=64)
 
 Times q/k/v as three matmuls vs one (576 -> 576+192+192) and gate/up as two vs one (576 -> 2 x 1536),
-fp32, all threads. Measured 2026-12-03 at M=512: qkv 2.97 vs 2.92 ms, gate/up 11.83 vs 11.44 ms, i.e.
-2-3%: not worth patching the model's modules for.
+fp32, all threads. Measured 2026-12-03 at M=512, two runs: qkv 2.97 vs 2.92 ms and 3.18 vs 3.44 ms,
+gate/up 11.83 vs 11.44 ms and 12.25 vs 12.01 ms: no consistent gain beyond 3%, not worth patching the
+model's modules for.
 """
 
 import sys
