@@ -307,9 +307,8 @@ def load_model(cfg: ModelConfig, device: torch.device, dtype: torch.dtype) -> Lo
         loaded = load_hf(cfg, dtype)
     else:
         raise ConfigError(f"unknown model.source {cfg.source!r}; use tiny, gguf_package or hf")
-    attn = "sdpa"
     try:
-        loaded.module.set_attn_implementation(attn)
+        loaded.module.set_attn_implementation("sdpa")
     except Exception:  # older/unusual architectures keep their default
         pass
     loaded.module.to(device=device, dtype=dtype).eval().requires_grad_(False)

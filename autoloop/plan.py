@@ -41,9 +41,15 @@ class RunPlan:
         """Widest window any step needs."""
         return max(int(self.L.max()), 1)
 
+    @property
+    def shape_key(self) -> tuple:
+        """Runs with equal keys see windows of the same length at every step (same L schedule, same
+        start length), so they can share a batch from the same point on."""
+        return (self.L.points, len(self.prefix), self.n_prefill)
+
     def batch_key(self, rows_done: int) -> tuple:
-        """Runs with equal keys can share a batch: same L at every step, same history length."""
-        return (self.L.points, len(self.prefix), self.n_prefill, rows_done, self.total_rows)
+        """Runs with equal keys can share a batch now: same shape, same progress, same end."""
+        return (*self.shape_key, rows_done, self.total_rows)
 
 
 def run_id(spec: dict[str, Any]) -> str:

@@ -46,7 +46,7 @@ class Schedule:
 
     def at(self, step: int) -> float:
         """Value in force at `step` (prefill steps, which are negative, get the step-0 value)."""
-        i = bisect.bisect_right([s for s, _ in self.points], step) - 1
+        i = bisect.bisect_right(self.points, (step, float("inf"))) - 1
         return self.points[max(i, 0)][1]
 
     def shifted(self, offset: int) -> "Schedule":

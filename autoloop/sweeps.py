@@ -87,7 +87,7 @@ def partition(plans: list, batch_size: int) -> list[list]:
     batch_size, in grid order. Deterministic in the config alone."""
     groups: dict[tuple, list] = {}
     for p in plans:
-        groups.setdefault((p.L.points, len(p.prefix), p.n_prefill), []).append(p)
+        groups.setdefault(p.shape_key, []).append(p)
     jobs = []
     for group in groups.values():
         for i in range(0, len(group), batch_size):
@@ -166,8 +166,8 @@ def sweep_status(name: str, user: list[str]) -> dict[str, Any]:
     rate = statistics.median(rates) if rates else None
     eta = None
     if rate:
-        eta = sum(max(p.total_rows - r["rows_done"] for p, r in zip(job, (runs[plans.index(p)] for p in job)))
-                  for job in partition(plans, rc.batch_size)) / rate
+        left = {r["run_id"]: r["rows"] - r["rows_done"] for r in runs}
+        eta = sum(max(left[p.run_id] for p in job) for job in partition(plans, rc.batch_size)) / rate
     cells: dict[str, dict[str, int]] = {}
     for r in runs:
         cell = cells.setdefault(f"T={r['T']:g},L={r['L']}", {"done": 0, "partial": 0, "running": 0, "missing": 0})
